@@ -1,0 +1,301 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/rootlet/rootlet/libcontainer/exeseal"
+	"github.com/rootlet/rootlet/libcontainer/hooks"
+	"github.com/rootlet/rootlet/libcontainer/protocol"
+	"github.com/rootlet/rootlet/libcontainer/spawn"
+	"github.com/rootlet/rootlet/libcontainer/state"
+)
+
+// CreateOptions are the inputs of `create` (and `run`).
+type CreateOptions struct {
+	ID           string
+	Bundle       string // absolute
+	Rootfs       string // absolute, symlinks resolved
+	Spec         *specs.Spec
+	NoPivot      bool
+	NoNewKeyring bool
+	Console      *os.File // connected console socket or nil
+	PassFiles    []*os.File
+	Stdin        io.Reader
+	Stdout       io.Writer
+	Stderr       io.Writer
+}
+
+// nsNames maps OCI namespace types to nsenter's names and clone flags.
+var nsNames = map[specs.LinuxNamespaceType]struct {
+	name string
+	flag int
+}{
+	specs.UserNamespace:    {"user", unix.CLONE_NEWUSER},
+	specs.MountNamespace:   {"mnt", unix.CLONE_NEWNS},
+	specs.PIDNamespace:     {"pid", unix.CLONE_NEWPID},
+	specs.NetworkNamespace: {"net", unix.CLONE_NEWNET},
+	specs.IPCNamespace:     {"ipc", unix.CLONE_NEWIPC},
+	specs.UTSNamespace:     {"uts", unix.CLONE_NEWUTS},
+	specs.CgroupNamespace:  {"cgroup", unix.CLONE_NEWCGROUP},
+	specs.TimeNamespace:    {"time", unix.CLONE_NEWTIME},
+}
+
+// NamespaceName is nsenter's and /proc/pid/ns's name of an OCI namespace.
+func NamespaceName(t specs.LinuxNamespaceType) (string, bool) {
+	n, ok := nsNames[t]
+	return n.name, ok
+}
+
+func bootstrapFor(spec *specs.Spec) (spawn.Bootstrap, error) {
+	var b spawn.Bootstrap
+	if spec.Linux == nil {
+		return b, nil
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		n, ok := nsNames[ns.Type]
+		if !ok {
+			return b, fmt.Errorf("unknown namespace type %q", ns.Type)
+		}
+		if ns.Path != "" {
+			b.Joins = append(b.Joins, spawn.Join{Type: n.name, Path: ns.Path})
+		} else {
+			b.Unshare |= n.flag
+		}
+	}
+	b.UIDMappings = spec.Linux.UIDMappings
+	b.GIDMappings = spec.Linux.GIDMappings
+	b.TimeOffsets = spec.Linux.TimeOffsets
+	if spec.Process != nil {
+		b.OOMScoreAdj = spec.Process.OOMScoreAdj
+	}
+	return b, nil
+}
+
+func hasNamespace(spec *specs.Spec, t specs.LinuxNamespaceType, newOnly bool) bool {
+	if spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == t && (!newOnly || ns.Path == "") {
+			return true
+		}
+	}
+	return false
+}
+
+// Create makes a container whose init waits, fully set up, for `start`.
+// On failure nothing is left: the init is killed and the state dir removed.
+func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
+	h, err := r.Store.Create(o.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Unlock()
+	var initPid int
+	defer func() {
+		if err == nil {
+			return
+		}
+		if initPid > 0 {
+			unix.Kill(initPid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			unix.Wait4(initPid, &ws, 0, nil)
+		}
+		h.Remove()
+	}()
+
+	fifoPath := r.Store.FifoPath(o.ID)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	// mkfifo honours the umask; the init may run as any user.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, err
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+
+	boot, err := bootstrapFor(o.Spec)
+	if err != nil {
+		return nil, err
+	}
+	exe, err := exeseal.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+
+	st := &state.State{
+		ID:          o.ID,
+		Bundle:      o.Bundle,
+		Rootfs:      o.Rootfs,
+		Created:     time.Now().UTC(),
+		Owner:       ownerName(),
+		Annotations: o.Spec.Annotations,
+		Config:      o.Spec,
+	}
+	c = &Container{rt: r, State: st}
+	hookState := func(pid int) *specs.State {
+		return &specs.State{Version: specs.Version, ID: o.ID, Status: specs.StateCreating, Pid: pid, Bundle: o.Bundle, Annotations: o.Spec.Annotations}
+	}
+	h0 := o.Spec.Hooks
+	syncHooks := h0 != nil && (len(h0.Prestart) > 0 || len(h0.CreateRuntime) > 0 || len(h0.CreateContainer) > 0)
+
+	cfg := &protocol.InitConfig{
+		Mode:         protocol.ModeCreate,
+		Spec:         o.Spec,
+		Process:      o.Spec.Process,
+		Rootfs:       o.Rootfs,
+		NoPivot:      o.NoPivot,
+		NoNewKeyring: o.NoNewKeyring,
+		InUserNS:     hasNamespace(o.Spec, specs.UserNamespace, false),
+		NewUTS:       hasNamespace(o.Spec, specs.UTSNamespace, true),
+		SyncHooks:    syncHooks,
+		State:        hookState(0),
+	}
+	opts := &spawn.Options{
+		Exe:       exe,
+		Bootstrap: boot,
+		Config:    cfg,
+		Stdin:     o.Stdin,
+		Stdout:    o.Stdout,
+		Stderr:    o.Stderr,
+		PassFiles: o.PassFiles,
+		Console:   o.Console,
+		Fifo:      fifo,
+		OnHooks: func(pid int) error {
+			initPid = pid
+			hs := hookState(pid)
+			if err := hooks.Run("prestart", h0.Prestart, hs); err != nil {
+				return err
+			}
+			return hooks.Run("createRuntime", h0.CreateRuntime, hs)
+		},
+	}
+	proc, err := spawn.Start(opts)
+	if err != nil {
+		return nil, err
+	}
+	initPid = proc.Pid
+	st.InitPid = proc.Pid
+	start, _, err := procStat(proc.Pid)
+	if err != nil {
+		return nil, fmt.Errorf("container init exited: %w", err)
+	}
+	st.InitStartTime = start
+	if err := h.Save(st); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start releases a created container's init into the user program and runs
+// the poststart hooks.
+func (c *Container) Start() error {
+	switch s := c.Status(); s {
+	case Created:
+	case Stopped:
+		return errors.New("cannot start a container that has stopped")
+	default:
+		return fmt.Errorf("cannot start an already running container")
+	}
+	fifoPath := c.rt.Store.FifoPath(c.ID())
+	// Opening for reading blocks until the init opens for writing; it is
+	// already blocked there, unless it died, so use a nonblocking open.
+	f, err := os.OpenFile(fifoPath, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer f.Close()
+	if err := awaitFifoByte(f, c); err != nil {
+		return err
+	}
+	os.Remove(fifoPath)
+	if h := c.State.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+		if err := hooks.Run("poststart", h.Poststart, c.OCIState()); err != nil {
+			// The spec says a poststart failure is only logged; runc fails
+			// the start. We follow runc and kill the container.
+			c.Signal(unix.SIGKILL, false)
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitFifoByte waits for the init's byte on the fifo, noticing if the init
+// dies instead.
+func awaitFifoByte(f *os.File, c *Container) error {
+	buf := make([]byte, 1)
+	for {
+		n, err := unix.Read(int(f.Fd()), buf)
+		if n == 1 {
+			return nil
+		}
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			return fmt.Errorf("read exec fifo: %w", err)
+		}
+		if !c.initAlive() {
+			return errors.New("cannot start a container that has stopped")
+		}
+		pfd := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
+		unix.Poll(pfd, 100)
+	}
+}
+
+// Delete removes a container. A running one needs force (it is killed);
+// a created one is killed without force, as runc does.
+func (c *Container) Delete(force bool) error {
+	h, err := c.rt.Store.Open(c.ID())
+	if err != nil {
+		return err
+	}
+	defer h.Unlock()
+	status := c.Status()
+	switch status {
+	case Stopped:
+	case Created:
+		c.kill()
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.ID(), status)
+		}
+		c.kill()
+	}
+	var hookErr error
+	if hk := c.State.Config.Hooks; hk != nil && len(hk.Poststop) > 0 {
+		st := c.OCIState()
+		st.Status = specs.StateStopped
+		hookErr = hooks.Run("poststop", hk.Poststop, st)
+	}
+	if err := h.Remove(); err != nil {
+		return err
+	}
+	return hookErr
+}
+
+// kill SIGKILLs the init (and, without a pid namespace of its own, every
+// process we can attribute to the container) and waits for it to die.
+func (c *Container) kill() {
+	c.signalAll(unix.SIGKILL)
+	unix.Kill(c.State.InitPid, unix.SIGKILL)
+	waitGone(c.State.InitPid, c.State.InitStartTime, 10*time.Second)
+}
+
+// AbsBundle makes a bundle path absolute.
+func AbsBundle(b string) (string, error) {
+	if b == "" {
+		b = "."
+	}
+	return filepath.Abs(b)
+}
