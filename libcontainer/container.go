@@ -103,23 +103,13 @@ func (c *Container) initAlive() bool {
 	return start == c.State.InitStartTime
 }
 
-// isPaused reports a frozen cgroup; cgroup support fills CgroupPaths.
+// isPaused reports a frozen cgroup.
 func (c *Container) isPaused() bool {
-	for ctrl, dir := range c.State.CgroupPaths {
-		switch ctrl {
-		case "freezer":
-			b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
-			if err == nil && strings.TrimSpace(string(b)) == "FROZEN" {
-				return true
-			}
-		case "":
-			b, err := os.ReadFile(filepath.Join(dir, "cgroup.freeze"))
-			if err == nil && strings.TrimSpace(string(b)) == "1" {
-				return true
-			}
-		}
+	if len(c.State.CgroupPaths) == 0 {
+		return false
 	}
-	return false
+	frozen, err := c.cgroupManager().IsFrozen()
+	return err == nil && frozen
 }
 
 // OCIState is the state as `state` prints it and hooks receive it.
@@ -204,8 +194,10 @@ func (c *Container) Signal(sig unix.Signal, all bool) error {
 		}
 		return fmt.Errorf("kill container %s: %w", c.ID(), err)
 	}
-	// A paused container would not see the signal until resumed; runc
-	// thaws it for SIGKILL so the kill takes effect.
+	// A v1-frozen container would not die until thawed.
+	if sig == unix.SIGKILL && status == Paused {
+		return c.cgroupManager().Freeze(false)
+	}
 	return nil
 }
 
@@ -219,31 +211,23 @@ func (c *Container) signalAll(sig unix.Signal) error {
 	for _, pid := range pids {
 		unix.Kill(pid, sig)
 	}
+	if sig == unix.SIGKILL && c.isPaused() {
+		return c.cgroupManager().Freeze(false)
+	}
 	return nil
 }
 
 // Processes lists the host pids of the container's processes.
 func (c *Container) Processes() ([]int, error) {
-	for _, dir := range c.State.CgroupPaths {
-		if pids, err := readPids(filepath.Join(dir, "cgroup.procs")); err == nil {
+	if len(c.State.CgroupPaths) > 0 {
+		if pids, err := c.cgroupManager().GetPids(); err == nil {
 			return pids, nil
 		}
 	}
+	if !c.initAlive() {
+		return nil, nil
+	}
 	return pidsInNamespace(c.State.InitPid, "pid")
-}
-
-func readPids(file string) ([]int, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, f := range strings.Fields(string(data)) {
-		if p, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, p)
-		}
-	}
-	return pids, nil
 }
 
 // pidsInNamespace finds host processes that share init's namespace of kind.

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/rootlet/rootlet/libcontainer/cgroups"
 	"github.com/rootlet/rootlet/libcontainer/exeseal"
 	"github.com/rootlet/rootlet/libcontainer/hooks"
 	"github.com/rootlet/rootlet/libcontainer/protocol"
@@ -28,9 +29,13 @@ type CreateOptions struct {
 	NoNewKeyring bool
 	Console      *os.File // connected console socket or nil
 	PassFiles    []*os.File
-	Stdin        io.Reader
-	Stdout       io.Writer
-	Stderr       io.Writer
+	// SystemdCgroup selects the systemd cgroup driver; Rootless makes
+	// cgroup permission errors warnings.
+	SystemdCgroup bool
+	Rootless      bool
+	Stdin         io.Reader
+	Stdout        io.Writer
+	Stderr        io.Writer
 }
 
 // nsNames maps OCI namespace types to nsenter's names and clone flags.
@@ -100,17 +105,35 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 	}
 	defer h.Unlock()
 	var initPid int
+	var cgm cgroups.Manager
 	defer func() {
 		if err == nil {
 			return
 		}
 		if initPid > 0 {
+			start, _, serr := procStat(initPid)
 			unix.Kill(initPid, unix.SIGKILL)
 			var ws unix.WaitStatus
-			unix.Wait4(initPid, &ws, 0, nil)
+			unix.Wait4(initPid, &ws, unix.WNOHANG, nil)
+			if serr == nil {
+				// Not our child once nsenter forked: wait for its death.
+				waitGone(initPid, start, 5*time.Second)
+			}
+		}
+		if cgm != nil {
+			cgm.Destroy()
 		}
 		h.Remove()
 	}()
+	var cgroupsPath string
+	var resources *specs.LinuxResources
+	if o.Spec.Linux != nil {
+		cgroupsPath, resources = o.Spec.Linux.CgroupsPath, o.Spec.Linux.Resources
+	}
+	cgm, err = cgroups.New(o.ID, cgroupsPath, o.SystemdCgroup, o.Rootless)
+	if err != nil {
+		return nil, err
+	}
 
 	fifoPath := r.Store.FifoPath(o.ID)
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
@@ -144,6 +167,7 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 		Owner:       ownerName(),
 		Annotations: o.Spec.Annotations,
 		Config:      o.Spec,
+		Rootless:    o.Rootless,
 	}
 	c = &Container{rt: r, State: st}
 	hookState := func(pid int) *specs.State {
@@ -174,6 +198,17 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 		PassFiles: o.PassFiles,
 		Console:   o.Console,
 		Fifo:      fifo,
+		// Into the cgroup before any namespace or fork: every process of
+		// the container inherits it, and a cgroup namespace is rooted there.
+		OnStarted: func(pid int) error {
+			if err := cgm.Apply(pid); err != nil {
+				return err
+			}
+			if resources != nil {
+				return cgm.Set(resources)
+			}
+			return nil
+		},
 		OnHooks: func(pid int) error {
 			initPid = pid
 			hs := hookState(pid)
@@ -194,6 +229,7 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 		return nil, fmt.Errorf("container init exited: %w", err)
 	}
 	st.InitStartTime = start
+	st.CgroupPaths = cgm.Paths()
 	if err := h.Save(st); err != nil {
 		return nil, err
 	}
@@ -278,6 +314,11 @@ func (c *Container) Delete(force bool) error {
 		st.Status = specs.StateStopped
 		hookErr = hooks.Run("poststop", hk.Poststop, st)
 	}
+	if len(c.State.CgroupPaths) > 0 {
+		if err := c.cgroupManager().Destroy(); err != nil {
+			return fmt.Errorf("remove cgroup of container %s: %w", c.ID(), err)
+		}
+	}
 	if err := h.Remove(); err != nil {
 		return err
 	}
@@ -289,7 +330,23 @@ func (c *Container) Delete(force bool) error {
 func (c *Container) kill() {
 	c.signalAll(unix.SIGKILL)
 	unix.Kill(c.State.InitPid, unix.SIGKILL)
+	if c.isPaused() {
+		// v1-frozen tasks only die once thawed.
+		c.cgroupManager().Freeze(false)
+	}
 	waitGone(c.State.InitPid, c.State.InitStartTime, 10*time.Second)
+	// Processes that escaped the init's death (no pid namespace) must be
+	// gone before the cgroup can be removed.
+	for i := 0; i < 100; i++ {
+		pids, _ := c.Processes()
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			unix.Kill(p, unix.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // AbsBundle makes a bundle path absolute.

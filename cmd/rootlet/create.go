@@ -84,17 +84,19 @@ func createContainer(c *cli.Context, detach bool, consoleOverride *os.File) (*li
 	spec.Process.Env = append(spec.Process.Env, extraEnv...)
 
 	ctr, err := runtimeFor(c).Create(&libcontainer.CreateOptions{
-		ID:           id,
-		Bundle:       bundle,
-		Rootfs:       rootfs,
-		Spec:         spec,
-		NoPivot:      c.Bool("no-pivot"),
-		NoNewKeyring: c.Bool("no-new-keyring"),
-		Console:      consoleSock,
-		PassFiles:    passFiles,
-		Stdin:        os.Stdin,
-		Stdout:       os.Stdout,
-		Stderr:       os.Stderr,
+		ID:            id,
+		Bundle:        bundle,
+		Rootfs:        rootfs,
+		Spec:          spec,
+		NoPivot:       c.Bool("no-pivot"),
+		NoNewKeyring:  c.Bool("no-new-keyring"),
+		Console:       consoleSock,
+		PassFiles:     passFiles,
+		SystemdCgroup: c.GlobalBool("systemd-cgroup"),
+		Rootless:      isRootless(c),
+		Stdin:         os.Stdin,
+		Stdout:        os.Stdout,
+		Stderr:        os.Stderr,
 	})
 	if err != nil {
 		return nil, err
@@ -140,4 +142,16 @@ func writePidFile(path string, pid int) error {
 		return err
 	}
 	return os.Rename(tmp, abs)
+}
+
+// isRootless resolves --rootless auto|true|false: auto means "not root".
+func isRootless(c *cli.Context) bool {
+	switch c.GlobalString("rootless") {
+	case "true":
+		return true
+	case "false":
+		return false
+	default:
+		return os.Geteuid() != 0
+	}
 }

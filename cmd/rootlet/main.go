@@ -60,6 +60,11 @@ func main() {
 		runCommand,
 		execCommand,
 		listCommand,
+		psCommand,
+		pauseCommand,
+		resumeCommand,
+		updateCommand,
+		eventsCommand,
 		specCommand,
 		featuresCommand,
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -89,8 +90,17 @@ func (s *Store) Create(id string) (*Handle, error) {
 	return lockDir(id, dir)
 }
 
+// plausibleID rejects ids that would name a path outside the root; create
+// validates ids fully, this only guards lookups.
+func plausibleID(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.ContainsRune(id, '/')
+}
+
 // Open locks an existing container's directory.
 func (s *Store) Open(id string) (*Handle, error) {
+	if !plausibleID(id) {
+		return nil, ErrNotExist
+	}
 	dir := s.Dir(id)
 	h, err := lockDir(id, dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -125,6 +135,9 @@ func lockDir(id, dir string) (*Handle, error) {
 // Load reads a container's state without taking its lock (state.json is
 // replaced atomically, so readers always see a whole file).
 func (s *Store) Load(id string) (*State, error) {
+	if !plausibleID(id) {
+		return nil, ErrNotExist
+	}
 	data, err := os.ReadFile(filepath.Join(s.Dir(id), stateFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
