@@ -128,7 +128,7 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 	var cgroupsPath string
 	var resources *specs.LinuxResources
 	if o.Spec.Linux != nil {
-		cgroupsPath, resources = o.Spec.Linux.CgroupsPath, o.Spec.Linux.Resources
+		cgroupsPath, resources = o.Spec.Linux.CgroupsPath, withDefaultDevices(o.Spec.Linux.Resources)
 	}
 	cgm, err = cgroups.New(o.ID, cgroupsPath, o.SystemdCgroup, o.Rootless)
 	if err != nil {
@@ -355,4 +355,16 @@ func AbsBundle(b string) (string, error) {
 		b = "."
 	}
 	return filepath.Abs(b)
+}
+
+// withDefaultDevices appends the devices every container may use (null,
+// zero, tty, ptmx, ...) after the spec's own rules, as runc does, so a
+// spec's "deny all" does not break /dev/null.
+func withDefaultDevices(r *specs.LinuxResources) *specs.LinuxResources {
+	out := specs.LinuxResources{}
+	if r != nil {
+		out = *r
+	}
+	out.Devices = append(append([]specs.LinuxDeviceCgroup{}, out.Devices...), cgroups.DefaultDeviceRules()...)
+	return &out
 }
