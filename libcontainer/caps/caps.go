@@ -92,7 +92,6 @@ func Apply(c *specs.LinuxCapabilities) error {
 		{capability.EFFECTIVE, c.Effective},
 		{capability.PERMITTED, c.Permitted},
 		{capability.INHERITABLE, c.Inheritable},
-		{capability.AMBIENT, c.Ambient},
 	}
 	cur, err := capability.NewPid2(0)
 	if err != nil {
@@ -101,7 +100,7 @@ func Apply(c *specs.LinuxCapabilities) error {
 	if err := cur.Load(); err != nil {
 		return err
 	}
-	cur.Clear(capability.CAPS | capability.AMBIENT)
+	cur.Clear(capability.CAPS)
 	for _, s := range sets {
 		list, err := parse(s.names)
 		if err != nil {
@@ -109,8 +108,20 @@ func Apply(c *specs.LinuxCapabilities) error {
 		}
 		cur.Set(s.which, list...)
 	}
-	if err := cur.Apply(capability.CAPS | capability.AMBIENT); err != nil {
+	if err := cur.Apply(capability.CAPS); err != nil {
 		return fmt.Errorf("apply capabilities: %w", err)
+	}
+	ambient, err := parse(c.Ambient)
+	if err != nil {
+		return err
+	}
+	if err := capability.ResetAmbient(); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	// An ambient capability must also be permitted and inheritable; like
+	// runc, one that is not is skipped rather than failing the container.
+	for _, a := range ambient {
+		capability.SetAmbient(true, a)
 	}
 	return nil
 }

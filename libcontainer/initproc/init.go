@@ -83,7 +83,11 @@ func (i *initer) run() error {
 	if !cfg.NoNewKeyring {
 		// A fresh session keyring so the container cannot read the host's.
 		// EPERM/ENOSYS (keyrings disabled or restricted) is not fatal, as in runc.
-		if _, err := unix.KeyctlJoinSessionKeyring(""); err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
+		name := "_ses"
+		if cfg.State != nil {
+			name += "." + cfg.State.ID
+		}
+		if _, err := unix.KeyctlJoinSessionKeyring(name); err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
 			return fmt.Errorf("join session keyring: %w", err)
 		}
 	}

@@ -1,0 +1,39 @@
+# rootlet build and test entry points. `make test` needs root (it runs containers).
+GO        ?= go
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+BIN       := bin/rootlet
+# The version comes from a VERSION file when there is one; otherwise main.go's default.
+VERSION   ?= $(shell cat VERSION 2>/dev/null)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X main.gitCommit=$(COMMIT) $(if $(VERSION),-X main.version=$(VERSION))
+GOFLAGS_BUILD ?= -trimpath
+INTEGRATION_TIMEOUT ?= 20m
+# Extra flags for the integration run, e.g. TESTFLAGS='-run TestExec'.
+TESTFLAGS ?=
+
+.PHONY: all build test unit-test integration install bundle clean
+
+all: build
+
+# Always rebuilt: go's build cache makes it cheap, and a stale binary would
+# make the integration tests test yesterday's code.
+build:
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rootlet
+
+test: unit-test integration
+
+unit-test:
+	$(GO) test $$($(GO) list ./... | grep -v /tests/integration)
+
+integration: build
+	ROOTLET_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout $(INTEGRATION_TIMEOUT) $(TESTFLAGS) ./tests/integration/
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/rootlet
+
+bundle:
+	hack/mkbundle.sh bundle
+
+clean:
+	rm -rf bin bundle
