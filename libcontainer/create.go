@@ -269,16 +269,21 @@ func (c *Container) Start() error {
 	return nil
 }
 
-// awaitFifoByte waits for the init's byte on the fifo, noticing if the init
+// awaitFifoByte waits for the init's byte on the fifo and then for EOF,
+// which comes when the init's execve closes its end; it notices if the init
 // dies instead.
 func awaitFifoByte(f *os.File, c *Container) error {
 	buf := make([]byte, 1)
+	gotByte := false
 	for {
 		n, err := unix.Read(int(f.Fd()), buf)
-		if n == 1 {
+		switch {
+		case n == 1:
+			gotByte = true
+			continue
+		case n == 0 && err == nil && gotByte:
 			return nil
-		}
-		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		case err != nil && err != unix.EAGAIN && err != unix.EINTR:
 			return fmt.Errorf("read exec fifo: %w", err)
 		}
 		if !c.initAlive() {

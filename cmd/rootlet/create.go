@@ -52,8 +52,10 @@ func createContainer(c *cli.Context, detach bool, consoleOverride *os.File) (*li
 	if err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(bundle); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("bundle %s is not a directory", bundle)
+	if st, err := os.Stat(bundle); err != nil {
+		return nil, fmt.Errorf("invalid bundle: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("invalid bundle: %s is not a directory", bundle)
 	}
 	spec, err := specconv.Load(bundle)
 	if err != nil {

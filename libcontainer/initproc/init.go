@@ -99,15 +99,23 @@ func (i *initer) run() error {
 		return err
 	}
 	if cfg.Mode == protocol.ModeCreate {
-		if err := waitForStart(cfg.FifoFD); err != nil {
+		fifo, err := waitForStart(cfg.FifoFD)
+		if err != nil {
 			return err
 		}
 		if cfg.Spec.Hooks != nil && len(cfg.Spec.Hooks.StartContainer) > 0 {
+			// Still "created": the user program has not started yet.
 			st := *cfg.State
-			st.Status = specs.StateRunning
+			st.Status = specs.StateCreated
 			if err := hooks.Run("startContainer", cfg.Spec.Hooks.StartContainer, &st); err != nil {
 				return err
 			}
+		}
+		// The byte tells `start` we are going ahead; the fifo stays open
+		// (close-on-exec), so `start` sees EOF exactly when execve has
+		// replaced us and can run poststart hooks after it.
+		if _, err := fifo.Write([]byte("0")); err != nil {
+			return fmt.Errorf("write exec fifo: %w", err)
 		}
 	}
 	return i.exec(argv0, proc)
@@ -298,19 +306,14 @@ func execError(name string, err error) error {
 	return fmt.Errorf("exec: %q: %w", name, err)
 }
 
-// waitForStart blocks until `start` opens the exec fifo, then tells it we
-// are going ahead.
-func waitForStart(fifoFD int) error {
+// waitForStart blocks until `start` opens the exec fifo for reading.
+func waitForStart(fifoFD int) (*os.File, error) {
 	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fifoFD), os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open exec fifo: %w", err)
+		return nil, fmt.Errorf("open exec fifo: %w", err)
 	}
-	if _, err := f.Write([]byte("0")); err != nil {
-		return fmt.Errorf("write exec fifo: %w", err)
-	}
-	f.Close()
 	unix.Close(fifoFD)
-	return nil
+	return f, nil
 }
 
 // exec replaces us with the user program; all fds above the passed ones are
