@@ -18,7 +18,7 @@ INTEGRATION_TIMEOUT ?= 20m
 # Extra flags for the integration run, e.g. TESTFLAGS='-run TestExec'.
 TESTFLAGS ?=
 
-.PHONY: all build test unit-test integration install bundle clean
+.PHONY: all build test unit-test integration test-cgroupv2 install bundle clean
 
 all: build
 
@@ -34,6 +34,10 @@ unit-test:
 
 integration: build
 	ROOTLET_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout $(INTEGRATION_TIMEOUT) $(TESTFLAGS) ./tests/integration/
+
+# The cgroup v2 suite in a VM (qemu TCG, Debian's kernel): this host is hybrid.
+test-cgroupv2:
+	hack/vm/test-cgroupv2.sh
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/rootlet

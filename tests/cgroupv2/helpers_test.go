@@ -205,7 +205,9 @@ func (c *container) createStart() {
 	if res := c.rt.wait(cmd); res.code != 0 {
 		t.Fatalf("%v\ncontainer output: %q", res, c.output())
 	}
-	c.rt.mustRun("start", c.id)
+	if res := c.rt.run("start", c.id); res.code != 0 {
+		t.Fatalf("%v\ncontainer output: %q", res, c.output())
+	}
 	c.waitOutput("ready")
 }
 
