@@ -134,6 +134,19 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The cgroups exist and are limited before the init starts; the init
+	// joins them itself at the end of its setup (see InitConfig.CgroupFDs).
+	if err := cgm.Apply(-1); err != nil {
+		return nil, err
+	}
+	if err := cgm.Set(resources); err != nil {
+		return nil, err
+	}
+	procs, err := openCgroupProcs(cgm.Paths())
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(procs)
 
 	fifoPath := r.Store.FifoPath(o.ID)
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
@@ -153,6 +166,9 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The cgroup namespace is unshared by the init after it joins its
+	// cgroup, so it is rooted there.
+	boot.Unshare &^= unix.CLONE_NEWCGROUP
 	exe, err := exeseal.Open()
 	if err != nil {
 		return nil, err
@@ -186,29 +202,20 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 		InUserNS:     hasNamespace(o.Spec, specs.UserNamespace, false),
 		NewUTS:       hasNamespace(o.Spec, specs.UTSNamespace, true),
 		SyncHooks:    syncHooks,
+		CgroupNS:     boot.Unshare&unix.CLONE_NEWCGROUP != 0,
 		State:        hookState(0),
 	}
 	opts := &spawn.Options{
-		Exe:       exe,
-		Bootstrap: boot,
-		Config:    cfg,
-		Stdin:     o.Stdin,
-		Stdout:    o.Stdout,
-		Stderr:    o.Stderr,
-		PassFiles: o.PassFiles,
-		Console:   o.Console,
-		Fifo:      fifo,
-		// Into the cgroup before any namespace or fork: every process of
-		// the container inherits it, and a cgroup namespace is rooted there.
-		OnStarted: func(pid int) error {
-			if err := cgm.Apply(pid); err != nil {
-				return err
-			}
-			if resources != nil {
-				return cgm.Set(resources)
-			}
-			return nil
-		},
+		Exe:         exe,
+		Bootstrap:   boot,
+		Config:      cfg,
+		Stdin:       o.Stdin,
+		Stdout:      o.Stdout,
+		Stderr:      o.Stderr,
+		PassFiles:   o.PassFiles,
+		Console:     o.Console,
+		Fifo:        fifo,
+		CgroupProcs: procs,
 		OnHooks: func(pid int) error {
 			initPid = pid
 			hs := hookState(pid)
@@ -372,4 +379,30 @@ func withDefaultDevices(r *specs.LinuxResources) *specs.LinuxResources {
 	}
 	out.Devices = append(append([]specs.LinuxDeviceCgroup{}, out.Devices...), cgroups.DefaultDeviceRules()...)
 	return &out
+}
+
+// openCgroupProcs opens cgroup.procs of every distinct cgroup directory, for
+// a process to join by writing to them.
+func openCgroupProcs(paths map[string]string) ([]*os.File, error) {
+	seen := map[string]bool{}
+	var files []*os.File
+	for _, dir := range paths {
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }

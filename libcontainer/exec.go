@@ -41,21 +41,26 @@ func (c *Container) Exec(o *ExecOptions) (int, error) {
 		return 0, err
 	}
 	defer exe.Close()
+	procs, err := openCgroupProcs(c.State.CgroupPaths)
+	if err != nil {
+		return 0, err
+	}
+	defer closeAll(procs)
 	cfg := &protocol.InitConfig{
 		Mode:    protocol.ModeExec,
 		Spec:    c.State.Config,
 		Process: o.Process,
 	}
 	proc, err := spawn.Start(&spawn.Options{
-		Exe:       exe,
-		Bootstrap: boot,
-		Config:    cfg,
-		Stdin:     o.Stdin,
-		Stdout:    o.Stdout,
-		Stderr:    o.Stderr,
-		PassFiles: o.PassFiles,
-		Console:   o.Console,
-		OnStarted: c.joinCgroups,
+		Exe:         exe,
+		Bootstrap:   boot,
+		Config:      cfg,
+		Stdin:       o.Stdin,
+		Stdout:      o.Stdout,
+		Stderr:      o.Stderr,
+		PassFiles:   o.PassFiles,
+		Console:     o.Console,
+		CgroupProcs: procs,
 	})
 	if err != nil {
 		return 0, err
@@ -81,14 +86,4 @@ func (c *Container) joinBootstrap() (spawn.Bootstrap, error) {
 		b.OOMScoreAdj = spec.Process.OOMScoreAdj
 	}
 	return b, nil
-}
-
-// joinCgroups moves an exec'd process into the container's cgroups.
-func (c *Container) joinCgroups(pid int) error {
-	for _, dir := range c.State.CgroupPaths {
-		if err := os.WriteFile(dir+"/cgroup.procs", []byte(fmt.Sprint(pid)), 0); err != nil {
-			return fmt.Errorf("join cgroup %s: %w", dir, err)
-		}
-	}
-	return nil
 }

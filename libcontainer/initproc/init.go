@@ -40,8 +40,11 @@ func Main() {
 	sock := os.NewFile(uintptr(fd), "init-sock")
 	i := &initer{sock: sock, enc: json.NewEncoder(sock), dec: json.NewDecoder(sock)}
 	err = i.run()
-	// Only errors reach here; success ends in execve.
-	i.enc.Encode(protocol.Message{Type: protocol.MsgError, Error: err.Error()})
+	// Only errors reach here; success ends in execve. After "ready" the
+	// parent may be gone: then the container's stderr is all we have.
+	if i.enc.Encode(protocol.Message{Type: protocol.MsgError, Error: err.Error()}) != nil {
+		fmt.Fprintln(os.Stderr, "rootlet init:", err)
+	}
 	os.Exit(1)
 }
 
@@ -91,6 +94,10 @@ func (i *initer) run() error {
 			return fmt.Errorf("join session keyring: %w", err)
 		}
 	}
+	// Still privileged: joining a cgroup needs it.
+	if err := i.joinCgroup(); err != nil {
+		return err
+	}
 	argv0, err := i.setupProcess(proc)
 	if err != nil {
 		return err
@@ -122,7 +129,7 @@ func (i *initer) run() error {
 }
 
 func (i *initer) rootfsOptions() *rootfs.Options {
-	return &rootfs.Options{Spec: i.cfg.Spec, Rootfs: i.cfg.Rootfs, NoPivot: i.cfg.NoPivot, InUserNS: i.cfg.InUserNS}
+	return &rootfs.Options{Spec: i.cfg.Spec, Rootfs: i.cfg.Rootfs, NoPivot: i.cfg.NoPivot, InUserNS: i.cfg.InUserNS, CgroupFDs: i.cfg.CgroupFDs}
 }
 
 // setupContainer does the once-per-container work: hostname and the rootfs.
@@ -304,6 +311,26 @@ func lookPath(name string, env []string) (string, error) {
 
 func execError(name string, err error) error {
 	return fmt.Errorf("exec: %q: %w", name, err)
+}
+
+// joinCgroup moves us into the container's cgroups at the end of setup:
+// pages we touched so far stay charged to the runtime's cgroup, so the
+// container's limits count only the user program. Then the cgroup
+// namespace, rooted at the container's cgroup. Both act on this locked
+// thread, the one that will execve.
+func (i *initer) joinCgroup() error {
+	for _, fd := range i.cfg.CgroupFDs {
+		if _, err := unix.Write(fd, []byte("0")); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
+		}
+		unix.Close(fd)
+	}
+	if i.cfg.CgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	return nil
 }
 
 // waitForStart blocks until `start` opens the exec fifo for reading.

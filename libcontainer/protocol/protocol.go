@@ -31,6 +31,15 @@ type InitConfig struct {
 	// the exec fifo; -1 when absent.
 	ConsoleFD int `json:"console_fd"`
 	FifoFD    int `json:"fifo_fd"`
+	// CgroupFDs are the container's cgroup.procs files, opened by the
+	// parent. The init joins by writing to them only when its setup is
+	// done, so the runtime's own memory is never charged to the container
+	// (a container can start under a 1 MiB limit) and its limits do not
+	// constrain the setup.
+	CgroupFDs []int `json:"cgroup_fds,omitempty"`
+	// CgroupNS: unshare the cgroup namespace right after joining, so its
+	// root is the container's cgroup.
+	CgroupNS bool `json:"cgroup_ns,omitempty"`
 	// SyncHooks makes the init stop before pivot_root so the parent can run
 	// prestart/createRuntime hooks.
 	SyncHooks bool `json:"sync_hooks,omitempty"`

@@ -73,6 +73,8 @@ type Options struct {
 	PassFiles []*os.File
 	Console   *os.File // connected console socket, or nil
 	Fifo      *os.File // O_PATH exec fifo, or nil
+	// CgroupProcs are cgroup.procs files the init writes itself into.
+	CgroupProcs []*os.File
 	// OnStarted runs right after the child starts, before it enters any
 	// namespace: cgroup placement goes here so every later fork inherits it.
 	OnStarted func(pid int) error
@@ -107,10 +109,16 @@ func Start(o *Options) (*Process, error) {
 	sockFD := fdOf(childSock)
 	o.Config.ConsoleFD = fdOf(o.Console)
 	o.Config.FifoFD = fdOf(o.Fifo)
+	o.Config.CgroupFDs = nil
+	for _, f := range o.CgroupProcs {
+		o.Config.CgroupFDs = append(o.Config.CgroupFDs, fdOf(f))
+	}
 	o.Config.PassFDs = len(o.PassFiles)
 
 	cmd := &exec.Cmd{
-		Path:       fmt.Sprintf("/proc/self/fd/%d", o.Exe.Fd()),
+		// Our fd table, not the child's: by execve time the child has
+		// already moved its ExtraFiles into the low fd numbers.
+		Path:       fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), o.Exe.Fd()),
 		Args:       []string{"rootlet", "init"},
 		Env:        []string{nsenter.EnvInitFD + "=" + strconv.Itoa(sockFD)},
 		Stdin:      o.Stdin,
