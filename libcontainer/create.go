@@ -168,6 +168,7 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 	}
 	// The cgroup namespace is unshared by the init after it joins its
 	// cgroup, so it is rooted there.
+	newCgroupNS := boot.Unshare&unix.CLONE_NEWCGROUP != 0
 	boot.Unshare &^= unix.CLONE_NEWCGROUP
 	exe, err := exeseal.Open()
 	if err != nil {
@@ -202,7 +203,7 @@ func (r *Runtime) Create(o *CreateOptions) (c *Container, err error) {
 		InUserNS:     hasNamespace(o.Spec, specs.UserNamespace, false),
 		NewUTS:       hasNamespace(o.Spec, specs.UTSNamespace, true),
 		SyncHooks:    syncHooks,
-		CgroupNS:     boot.Unshare&unix.CLONE_NEWCGROUP != 0,
+		CgroupNS:     newCgroupNS,
 		State:        hookState(0),
 	}
 	opts := &spawn.Options{

@@ -12,6 +12,7 @@
 package exeseal
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,24 +36,44 @@ func Open() (*os.File, error) {
 
 func openViaOverlay(self string) (*os.File, error) {
 	dir, name := filepath.Split(self)
+	dir = filepath.Clean(dir)
 	// overlayfs without an upper layer needs two lower layers that do not
-	// overlap: the binary's directory and an empty, detached tmpfs.
-	empty, err := detachedMount("tmpfs", nil)
-	if err != nil {
-		return nil, err
+	// overlap: the binary's directory first (it wins), then an empty one.
+	// A private empty directory works on every kernel; an empty detached
+	// tmpfs (through /proc/self/fd, refused by 6.1 with "failed to clone
+	// lowerpath") is the fallback when that directory overlaps the binary's.
+	var lowers []string
+	if emptyDir, err := emptyDirectory(); err == nil {
+		lowers = append(lowers, emptyDir)
 	}
-	defer unix.Close(empty)
-	lower := filepath.Clean(dir) + ":" + fmt.Sprintf("/proc/self/fd/%d", empty)
-	mfd, err := detachedMount("overlay", map[string]string{"lowerdir": lower})
-	if err != nil {
-		return nil, err
+	if empty, err := detachedMount("tmpfs", nil); err == nil {
+		defer unix.Close(empty)
+		lowers = append(lowers, fmt.Sprintf("/proc/self/fd/%d", empty))
 	}
-	defer unix.Close(mfd)
-	fd, err := unix.Openat(mfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
+	var lastErr error = errors.New("no empty layer")
+	for _, empty := range lowers {
+		mfd, err := detachedMount("overlay", map[string]string{"lowerdir": dir + ":" + empty})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		fd, err := unix.Openat(mfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		unix.Close(mfd)
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), self), nil
 	}
-	return os.NewFile(uintptr(fd), self), nil
+	return nil, lastErr
+}
+
+// emptyDirectory is a private directory used as an empty overlay layer.
+func emptyDirectory() (string, error) {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf(".rootlet-exeseal-%d", os.Geteuid()))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	return dir, nil
 }
 
 // detachedMount creates a read-only mount attached to no path; it vanishes
