@@ -18,7 +18,7 @@ INTEGRATION_TIMEOUT ?= 20m
 # Extra flags for the integration run, e.g. TESTFLAGS='-run TestExec'.
 TESTFLAGS ?=
 
-.PHONY: all build test unit-test integration test-cgroupv2 install bundle clean
+.PHONY: all build test unit-test integration test-cgroupv2 bench install bundle clean
 
 all: build
 
@@ -38,6 +38,10 @@ integration: build
 # The cgroup v2 suite in a VM (qemu TCG, Debian's kernel): this host is hybrid.
 test-cgroupv2:
 	hack/vm/test-cgroupv2.sh
+
+# rootlet vs runc vs crun on this machine; results also go to bench/results/.
+bench: build
+	hack/bench.sh $(BENCHFLAGS)
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/rootlet

@@ -41,11 +41,11 @@ func (c *Container) Exec(o *ExecOptions) (int, error) {
 		return 0, err
 	}
 	defer exe.Close()
-	procs, err := openCgroupProcs(c.State.CgroupPaths)
+	join, err := openCgroupJoin(c.State.CgroupPaths)
 	if err != nil {
 		return 0, err
 	}
-	defer closeAll(procs)
+	defer join.close()
 	cfg := &protocol.InitConfig{
 		Mode:    protocol.ModeExec,
 		Spec:    c.State.Config,
@@ -60,7 +60,9 @@ func (c *Container) Exec(o *ExecOptions) (int, error) {
 		Stderr:      o.Stderr,
 		PassFiles:   o.PassFiles,
 		Console:     o.Console,
-		CgroupProcs: procs,
+		CgroupProcs: join.procs,
+		CgroupTasks: join.tasks,
+		CgroupDir:   join.dir,
 	})
 	if err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/rootlet/rootlet/libcontainer/trace"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,6 +26,8 @@ var (
 )
 
 func main() {
+	trace.Mark("main")
+	trace.Mark("main")
 	// The container init: the nsenter constructor has already run.
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		initproc.Main()

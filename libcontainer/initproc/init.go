@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rootlet/rootlet/libcontainer/trace"
 	"os"
 	"os/exec"
 	"runtime"
@@ -31,6 +32,7 @@ func Main() {
 	// then consistent (Go applies setuid to all threads, but prctl and
 	// capabilities are per thread).
 	runtime.LockOSThread()
+	trace.Mark("init: go main")
 	fd, err := strconv.Atoi(os.Getenv(nsenter.EnvInitFD))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rootlet init: must be started by the runtime")
@@ -69,6 +71,7 @@ func (i *initer) run() error {
 			return err
 		}
 	}
+	trace.Mark("init: rootfs prepared")
 	if err := i.setupTerminal(); err != nil {
 		return err
 	}
@@ -94,10 +97,12 @@ func (i *initer) run() error {
 			return fmt.Errorf("join session keyring: %w", err)
 		}
 	}
+	trace.Mark("init: finalized")
 	// Still privileged: joining a cgroup needs it.
 	if err := i.joinCgroup(); err != nil {
 		return err
 	}
+	trace.Mark("init: joined cgroup")
 	argv0, err := i.setupProcess(proc)
 	if err != nil {
 		return err
@@ -105,6 +110,7 @@ func (i *initer) run() error {
 	if err := i.enc.Encode(protocol.Message{Type: protocol.MsgReady}); err != nil {
 		return err
 	}
+	trace.Mark("init: ready sent")
 	if cfg.Mode == protocol.ModeCreate {
 		fifo, err := waitForStart(cfg.FifoFD)
 		if err != nil {
@@ -129,7 +135,7 @@ func (i *initer) run() error {
 }
 
 func (i *initer) rootfsOptions() *rootfs.Options {
-	return &rootfs.Options{Spec: i.cfg.Spec, Rootfs: i.cfg.Rootfs, NoPivot: i.cfg.NoPivot, InUserNS: i.cfg.InUserNS, CgroupFDs: i.cfg.CgroupFDs}
+	return &rootfs.Options{Spec: i.cfg.Spec, Rootfs: i.cfg.Rootfs, NoPivot: i.cfg.NoPivot, InUserNS: i.cfg.InUserNS, CgroupFDs: append(append([]int{}, i.cfg.CgroupFDs...), i.cfg.CgroupTaskFDs...)}
 }
 
 // setupContainer does the once-per-container work: hostname and the rootfs.
@@ -321,6 +327,13 @@ func execError(name string, err error) error {
 func (i *initer) joinCgroup() error {
 	for _, fd := range i.cfg.CgroupFDs {
 		if _, err := unix.Write(fd, []byte("0")); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
+		}
+		unix.Close(fd)
+	}
+	tid := []byte(strconv.Itoa(unix.Gettid()))
+	for _, fd := range i.cfg.CgroupTaskFDs {
+		if _, err := unix.Write(fd, tid); err != nil {
 			return fmt.Errorf("join cgroup: %w", err)
 		}
 		unix.Close(fd)

@@ -37,6 +37,9 @@ type InitConfig struct {
 	// (a container can start under a 1 MiB limit) and its limits do not
 	// constrain the setup.
 	CgroupFDs []int `json:"cgroup_fds,omitempty"`
+	// CgroupTaskFDs are cgroup v1 "tasks" files: the init moves only its
+	// own thread, the one that execs (the others die at execve).
+	CgroupTaskFDs []int `json:"cgroup_task_fds,omitempty"`
 	// CgroupNS: unshare the cgroup namespace right after joining, so its
 	// root is the container's cgroup.
 	CgroupNS bool `json:"cgroup_ns,omitempty"`

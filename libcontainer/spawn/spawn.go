@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rootlet/rootlet/libcontainer/trace"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -73,8 +75,13 @@ type Options struct {
 	PassFiles []*os.File
 	Console   *os.File // connected console socket, or nil
 	Fifo      *os.File // O_PATH exec fifo, or nil
-	// CgroupProcs are cgroup.procs files the init writes itself into.
+	// CgroupProcs are cgroup.procs files the init writes itself into,
+	// CgroupTasks v1 tasks files it writes its exec'ing thread into.
 	CgroupProcs []*os.File
+	CgroupTasks []*os.File
+	// CgroupDir, if set, is a cgroup2 directory the child is born in
+	// (clone3 CLONE_INTO_CGROUP): no migration at all.
+	CgroupDir *os.File
 	// OnStarted runs right after the child starts, before it enters any
 	// namespace: cgroup placement goes here so every later fork inherits it.
 	OnStarted func(pid int) error
@@ -113,6 +120,10 @@ func Start(o *Options) (*Process, error) {
 	for _, f := range o.CgroupProcs {
 		o.Config.CgroupFDs = append(o.Config.CgroupFDs, fdOf(f))
 	}
+	o.Config.CgroupTaskFDs = nil
+	for _, f := range o.CgroupTasks {
+		o.Config.CgroupTaskFDs = append(o.Config.CgroupTaskFDs, fdOf(f))
+	}
 	o.Config.PassFDs = len(o.PassFiles)
 
 	cmd := &exec.Cmd{
@@ -120,11 +131,14 @@ func Start(o *Options) (*Process, error) {
 		// already moved its ExtraFiles into the low fd numbers.
 		Path:       fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), o.Exe.Fd()),
 		Args:       []string{"rootlet", "init"},
-		Env:        []string{nsenter.EnvInitFD + "=" + strconv.Itoa(sockFD)},
+		Env:        initEnv(sockFD),
 		Stdin:      o.Stdin,
 		Stdout:     o.Stdout,
 		Stderr:     o.Stderr,
 		ExtraFiles: extra,
+	}
+	if o.CgroupDir != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(o.CgroupDir.Fd())}
 	}
 	if err := cmd.Start(); err != nil {
 		childSock.Close()
@@ -132,6 +146,7 @@ func Start(o *Options) (*Process, error) {
 	}
 	childSock.Close()
 	p, err := follow(cmd, parentSock, o)
+	trace.Mark("spawn: init started")
 	if err != nil {
 		if p != nil && p.Pid > 0 {
 			unix.Kill(p.Pid, unix.SIGKILL)
@@ -184,6 +199,8 @@ func follow(cmd *exec.Cmd, sock *os.File, o *Options) (*Process, error) {
 		cmd.Wait()
 	}
 	// Hooks run by the init want the host pid, known only now.
+	trace.Mark("spawn: nsenter done")
+
 	if o.Config.State != nil {
 		o.Config.State.Pid = p.Pid
 	}
@@ -266,4 +283,12 @@ func socketPair() (parent, child *os.File, err error) {
 func reapIfChild(pid int) {
 	var ws unix.WaitStatus
 	unix.Wait4(pid, &ws, 0, nil)
+}
+
+func initEnv(sockFD int) []string {
+	env := []string{nsenter.EnvInitFD + "=" + strconv.Itoa(sockFD)}
+	if trace.Enabled {
+		env = append(env, "ROOTLET_TRACE=1")
+	}
+	return env
 }
