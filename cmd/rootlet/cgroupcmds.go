@@ -12,38 +12,22 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli"
+
+	"github.com/rootlet/rootlet/libcontainer"
 )
 
 var pauseCommand = cli.Command{
 	Name:      "pause",
 	Usage:     "pause suspends all processes inside the container",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		if err := checkArgs(c, 1); err != nil {
-			return err
-		}
-		ctr, err := loadContainer(c)
-		if err != nil {
-			return err
-		}
-		return ctr.Pause()
-	},
+	Action:    containerAction((*libcontainer.Container).Pause),
 }
 
 var resumeCommand = cli.Command{
 	Name:      "resume",
 	Usage:     "resumes all processes that have been previously paused",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		if err := checkArgs(c, 1); err != nil {
-			return err
-		}
-		ctr, err := loadContainer(c)
-		if err != nil {
-			return err
-		}
-		return ctr.Resume()
-	},
+	Action:    containerAction((*libcontainer.Container).Resume),
 }
 
 var psCommand = cli.Command{

@@ -21,16 +21,7 @@ var startCommand = cli.Command{
 	Name:      "start",
 	Usage:     "executes the user defined process in a created container",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		if err := checkArgs(c, 1); err != nil {
-			return err
-		}
-		ctr, err := loadContainer(c)
-		if err != nil {
-			return err
-		}
-		return ctr.Start()
-	},
+	Action:    containerAction((*libcontainer.Container).Start),
 }
 
 // containerState is runc's `state` JSON.
@@ -187,4 +178,19 @@ func loadContainer(c *cli.Context) (*libcontainer.Container, error) {
 		return nil, err
 	}
 	return runtimeFor(c).Load(id)
+}
+
+// containerAction is the action of a command that takes exactly one
+// container id and calls one method on it.
+func containerAction(f func(*libcontainer.Container) error) func(*cli.Context) error {
+	return func(c *cli.Context) error {
+		if err := checkArgs(c, 1); err != nil {
+			return err
+		}
+		ctr, err := loadContainer(c)
+		if err != nil {
+			return err
+		}
+		return f(ctr)
+	}
 }
