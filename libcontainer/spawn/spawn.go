@@ -145,8 +145,8 @@ func Start(o *Options) (*Process, error) {
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	childSock.Close()
-	p, err := follow(cmd, parentSock, o)
 	trace.Mark("spawn: init started")
+	p, err := follow(cmd, parentSock, o)
 	if err != nil {
 		if p != nil && p.Pid > 0 {
 			unix.Kill(p.Pid, unix.SIGKILL)
