@@ -250,11 +250,15 @@ __attribute__((constructor)) static void nsenter(void)
 		if (unshare(CLONE_NEWUSER) < 0)
 			bail("unshare user namespace");
 		// Only the parent may write our maps when they name more than one id.
+		// A non-root parent can write our /proc files only while we are
+		// dumpable; nothing of the container exists yet to abuse that.
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 		dprintf(sockfd, "maps\n");
 		if (read_line(sockfd, line, sizeof(line)) < 0 || strcmp(line, "ok") != 0) {
 			errno = EPROTO;
 			bail("waiting for id maps");
 		}
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		if (b.setuid0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 			bail("become root in the user namespace");
 	}
