@@ -4,7 +4,6 @@ package main
 import (
 	"fmt"
 	"github.com/rootlet/rootlet/libcontainer/trace"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -158,6 +157,5 @@ func checkArgs(c *cli.Context, want int) error {
 	return nil
 }
 
-var discard io.Writer = io.Discard
 
 func seccompVersion() string { return "n/a" }
