@@ -157,5 +157,4 @@ func checkArgs(c *cli.Context, want int) error {
 	return nil
 }
 
-
 func seccompVersion() string { return "n/a" }
