@@ -26,13 +26,12 @@ import (
 
 // Namespace join/unshare plan for the nsenter constructor.
 type Bootstrap struct {
-	Joins          []Join // setns by path
-	Unshare        int    // CLONE_NEW* flags for new namespaces
-	TimeOffsets    map[string]specs.LinuxTimeOffset
-	OOMScoreAdj    *int
-	UIDMappings    []specs.LinuxIDMapping
-	GIDMappings    []specs.LinuxIDMapping
-	SetgroupsAllow bool
+	Joins       []Join // setns by path
+	Unshare     int    // CLONE_NEW* flags for new namespaces
+	TimeOffsets map[string]specs.LinuxTimeOffset
+	OOMScoreAdj *int
+	UIDMappings []specs.LinuxIDMapping
+	GIDMappings []specs.LinuxIDMapping
 }
 
 // Join is one namespace to enter by path.
@@ -243,12 +242,26 @@ func childExited(cmd *exec.Cmd, readErr error) error {
 }
 
 // writeIDMaps writes the user namespace's maps for pid. Root writes them
-// directly; rootless setups with more than one id go through newuidmap.
+// directly. Without root the kernel allows only our own id mapped once;
+// anything larger goes through the setuid newuidmap/newgidmap helpers
+// (package uidmap), which check /etc/subuid and /etc/subgid.
 func writeIDMaps(pid int, b *Bootstrap) error {
-	if !b.SetgroupsAllow && os.Geteuid() != 0 {
+	if os.Geteuid() != 0 {
+		if !singleOwnID(b.UIDMappings, os.Geteuid()) {
+			if err := runIDMapHelper("newuidmap", pid, b.UIDMappings); err != nil {
+				return err
+			}
+		} else if err := writeMap(pid, "uid_map", b.UIDMappings); err != nil {
+			return err
+		}
+		if !singleOwnID(b.GIDMappings, os.Getegid()) {
+			return runIDMapHelper("newgidmap", pid, b.GIDMappings)
+		}
+		// Writing our own gid map needs setgroups denied first.
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/setgroups", pid), []byte("deny"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("write setgroups: %w", err)
 		}
+		return writeMap(pid, "gid_map", b.GIDMappings)
 	}
 	if err := writeMap(pid, "uid_map", b.UIDMappings); err != nil {
 		return err
@@ -256,16 +269,19 @@ func writeIDMaps(pid int, b *Bootstrap) error {
 	return writeMap(pid, "gid_map", b.GIDMappings)
 }
 
-func writeMap(pid int, file string, maps []specs.LinuxIDMapping) error {
-	if len(maps) == 0 {
-		return nil
-	}
-	var sb strings.Builder
+// singleOwnID: the map is one id, our own (or empty).
+func singleOwnID(maps []specs.LinuxIDMapping, own int) bool {
+	return len(maps) == 0 || (len(maps) == 1 && maps[0].Size == 1 && int(maps[0].HostID) == own)
+}
+
+func runIDMapHelper(helper string, pid int, maps []specs.LinuxIDMapping) error {
+	args := []string{strconv.Itoa(pid)}
 	for _, m := range maps {
-		fmt.Fprintf(&sb, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		args = append(args, strconv.FormatUint(uint64(m.ContainerID), 10), strconv.FormatUint(uint64(m.HostID), 10), strconv.FormatUint(uint64(m.Size), 10))
 	}
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, file), []byte(sb.String()), 0); err != nil {
-		return fmt.Errorf("write %s: %w", file, err)
+	out, err := exec.Command(helper, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", helper, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -291,4 +307,18 @@ func initEnv(sockFD int) []string {
 		env = append(env, "ROOTLET_TRACE=1")
 	}
 	return env
+}
+
+func writeMap(pid int, file string, maps []specs.LinuxIDMapping) error {
+	if len(maps) == 0 {
+		return nil
+	}
+	var sb strings.Builder
+	for _, m := range maps {
+		fmt.Fprintf(&sb, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+	}
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, file), []byte(sb.String()), 0); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return nil
 }
