@@ -71,6 +71,18 @@ func (r *Runtime) List() ([]*Container, error) {
 	return cs, nil
 }
 
+// Config returns the container's spec, reading it on first use.
+func (c *Container) Config() (*specs.Spec, error) {
+	if c.State.Config == nil {
+		spec, err := c.rt.Store.LoadConfig(c.ID())
+		if err != nil {
+			return nil, err
+		}
+		c.State.Config = spec
+	}
+	return c.State.Config, nil
+}
+
 // ID is the container id.
 func (c *Container) ID() string { return c.State.ID }
 

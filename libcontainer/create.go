@@ -272,7 +272,11 @@ func (c *Container) Start() error {
 		return err
 	}
 	os.Remove(fifoPath)
-	if h := c.State.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+	spec, err := c.Config()
+	if err != nil {
+		return err
+	}
+	if h := spec.Hooks; h != nil && len(h.Poststart) > 0 {
 		if err := hooks.Run("poststart", h.Poststart, c.OCIState()); err != nil {
 			// The spec says a poststart failure is only logged; runc fails
 			// the start. We follow runc and kill the container.
@@ -328,7 +332,9 @@ func (c *Container) Delete(force bool) error {
 		c.kill()
 	}
 	var hookErr error
-	if hk := c.State.Config.Hooks; hk != nil && len(hk.Poststop) > 0 {
+	// A container whose config is unreadable is still deleted.
+	if spec, err := c.Config(); err == nil && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
+		hk := spec.Hooks
 		st := c.OCIState()
 		st.Status = specs.StateStopped
 		hookErr = hooks.Run("poststop", hk.Poststop, st)

@@ -32,6 +32,10 @@ func (c *Container) Exec(o *ExecOptions) (int, error) {
 	case Paused:
 		return 0, errors.New("cannot exec in a paused container")
 	}
+	spec, err := c.Config()
+	if err != nil {
+		return 0, err
+	}
 	boot, err := c.joinBootstrap()
 	if err != nil {
 		return 0, err
@@ -48,7 +52,7 @@ func (c *Container) Exec(o *ExecOptions) (int, error) {
 	defer join.close()
 	cfg := &protocol.InitConfig{
 		Mode:    protocol.ModeExec,
-		Spec:    c.State.Config,
+		Spec:    spec,
 		Process: o.Process,
 	}
 	proc, err := spawn.Start(&spawn.Options{
@@ -73,7 +77,10 @@ func (c *Container) Exec(o *ExecOptions) (int, error) {
 // joinBootstrap enters every namespace the container has through its init.
 func (c *Container) joinBootstrap() (spawn.Bootstrap, error) {
 	var b spawn.Bootstrap
-	spec := c.State.Config
+	spec, err := c.Config()
+	if err != nil {
+		return b, err
+	}
 	if spec.Linux == nil {
 		return b, nil
 	}

@@ -51,8 +51,12 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 		return err
 	}
 	defer h.Unlock()
-	if c.State.Config.Linux != nil {
-		c.State.Config.Linux.Resources = mergeResources(c.State.Config.Linux.Resources, r)
+	spec, err := c.Config()
+	if err != nil {
+		return err
+	}
+	if spec.Linux != nil {
+		spec.Linux.Resources = mergeResources(spec.Linux.Resources, r)
 	}
 	return h.Save(c.State)
 }

@@ -123,7 +123,11 @@ func execProcess(c *cli.Context, ctr *libcontainer.Container) (*specs.Process, e
 	if len(args) == 0 {
 		return nil, errors.New("exec args cannot be empty")
 	}
-	base := ctr.State.Config.Process
+	spec, err := ctr.Config()
+	if err != nil {
+		return nil, err
+	}
+	base := spec.Process
 	p := *base
 	p.Args = args
 	p.Terminal = c.Bool("tty")

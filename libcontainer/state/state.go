@@ -34,8 +34,10 @@ type State struct {
 	Owner         string            `json:"owner"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
 	// Config is the validated spec as it was at create: hooks for start and
-	// delete, namespaces and process defaults for exec.
-	Config *specs.Spec `json:"config"`
+	// delete, namespaces and process defaults for exec. It is kept in its own
+	// file (config.json) and read only by the commands that need it, so that
+	// `state` and `list` stay cheap however big the spec is.
+	Config *specs.Spec `json:"-"`
 	// CgroupPaths maps a controller ("" on cgroup v2) to the container's
 	// cgroup directory.
 	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
@@ -48,7 +50,8 @@ type Store struct {
 }
 
 const (
-	stateFile = "state.json"
+	stateFile  = "state.json"
+	configFile = "config.json"
 	// FifoName is the exec fifo: init blocks opening it until `start`.
 	FifoName = "exec.fifo"
 )
@@ -152,13 +155,46 @@ func (s *Store) Load(id string) (*State, error) {
 	return &st, nil
 }
 
-// Save writes state.json atomically (temporary file, fsync-free rename: the
-// state lives on tmpfs under /run).
+// LoadConfig reads the spec saved with a container's state.
+func (s *Store) LoadConfig(id string) (*specs.Spec, error) {
+	if !plausibleID(id) {
+		return nil, ErrNotExist
+	}
+	data, err := os.ReadFile(filepath.Join(s.Dir(id), configFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNotExist
+		}
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("corrupt config of container %s: %w", id, err)
+	}
+	return &spec, nil
+}
+
+// Save writes config.json (when st.Config is set) and then state.json, each
+// atomically (temporary file, fsync-free rename: the state lives on tmpfs
+// under /run). state.json last: a listed container always has its config.
 func (h *Handle) Save(st *State) error {
+	if st.Config != nil {
+		data, err := json.Marshal(st.Config)
+		if err != nil {
+			return err
+		}
+		if err := h.writeAtomic(configFile, data); err != nil {
+			return err
+		}
+	}
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
+	return h.writeAtomic(stateFile, data)
+}
+
+func (h *Handle) writeAtomic(name string, data []byte) error {
 	tmp, err := os.CreateTemp(h.Dir, ".state-")
 	if err != nil {
 		return err
@@ -172,7 +208,7 @@ func (h *Handle) Save(st *State) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(h.Dir, stateFile))
+	return os.Rename(tmp.Name(), filepath.Join(h.Dir, name))
 }
 
 // Remove deletes the container's directory and releases the lock.
