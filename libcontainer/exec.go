@@ -64,6 +64,7 @@ func (c *Container) Exec(o *ExecOptions) (int, error) {
 		Stderr:      o.Stderr,
 		PassFiles:   o.PassFiles,
 		Console:     o.Console,
+		WaitExec:    true,
 		CgroupProcs: join.procs,
 		CgroupTasks: join.tasks,
 		CgroupDir:   join.dir,

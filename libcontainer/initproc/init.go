@@ -359,7 +359,9 @@ func waitForStart(fifoFD int) (*os.File, error) {
 // exec replaces us with the user program; all fds above the passed ones are
 // closed so no host fd reaches the container.
 func (i *initer) exec(argv0 string, p *specs.Process) error {
-	i.sock.Close()
+	// The init socket is among the fds made close-on-exec below: the parent
+	// sees EOF exactly when execve succeeded, and an execve error still
+	// reaches it.
 	first := uint(3 + i.cfg.PassFDs)
 	if err := unix.CloseRange(first, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("close_range: %w", err)

@@ -84,6 +84,9 @@ type Options struct {
 	// OnStarted runs right after the child starts, before it enters any
 	// namespace: cgroup placement goes here so every later fork inherits it.
 	OnStarted func(pid int) error
+	// WaitExec makes Start return only once the process has execve'd the
+	// program (exec), not when it is ready and waiting (create).
+	WaitExec bool
 	// OnHooks runs prestart/createRuntime hooks when the init reaches them;
 	// it gets the container init's pid.
 	OnHooks func(pid int) error
@@ -225,7 +228,19 @@ func follow(cmd *exec.Cmd, sock *os.File, o *Options) (*Process, error) {
 				return p, err
 			}
 		case protocol.MsgReady:
-			return p, nil
+			if !o.WaitExec {
+				return p, nil
+			}
+			// Wait for EOF: the init's execve closed the socket.
+			var m protocol.Message
+			if err := dec.Decode(&m); err == io.EOF || err == io.ErrUnexpectedEOF {
+				return p, nil
+			} else if err == nil && m.Type == protocol.MsgError {
+				return p, errors.New(m.Error)
+			} else if err != nil {
+				return p, fmt.Errorf("waiting for the process to start: %w", err)
+			}
+			return p, fmt.Errorf("unexpected message %q from container init", m.Type)
 		case protocol.MsgError:
 			return p, errors.New(m.Error)
 		default:
