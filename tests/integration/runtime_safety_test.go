@@ -62,7 +62,8 @@ func TestRuntimeBinaryCannotBeOverwritten(t *testing.T) {
 	if res := run("run", "-d", "--bundle", bundle, id); res.code != 0 {
 		t.Fatalf("run: %v", res)
 	}
-	defer run("delete", "--force", id)
+	// Cleanup with the pristine binary: the copy may be what the attack broke.
+	defer r.run("delete", "--force", id)
 	for i := 0; i < 30; i++ {
 		if res := run("exec", id, "/bin/true"); res.code != 0 {
 			t.Fatalf("exec %d: %v", i, res)
