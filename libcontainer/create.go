@@ -323,6 +323,9 @@ func (c *Container) Delete(force bool) error {
 	status := c.Status()
 	switch status {
 	case Stopped:
+		// The init is gone, but without a pid namespace of its own its
+		// children may live on in the cgroup: they go too.
+		c.killLeftovers()
 	case Created:
 		c.kill()
 	default:
@@ -360,8 +363,13 @@ func (c *Container) kill() {
 		c.cgroupManager().Freeze(false)
 	}
 	waitGone(c.State.InitPid, c.State.InitStartTime, 10*time.Second)
-	// Processes that escaped the init's death (no pid namespace) must be
-	// gone before the cgroup can be removed.
+	c.killLeftovers()
+}
+
+// killLeftovers SIGKILLs what remains in the container's cgroup (processes
+// that outlived an init without its own pid namespace) until it is empty,
+// so the cgroup can be removed.
+func (c *Container) killLeftovers() {
 	for i := 0; i < 100; i++ {
 		pids, _ := c.Processes()
 		if len(pids) == 0 {

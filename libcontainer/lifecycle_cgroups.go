@@ -2,7 +2,6 @@ package libcontainer
 
 import (
 	"errors"
-	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -40,7 +39,7 @@ func (c *Container) Resume() error {
 // Update changes the container's resources.
 func (c *Container) Update(r *specs.LinuxResources) error {
 	if c.Status() == Stopped {
-		return fmt.Errorf("container %s is not running", c.ID())
+		return ErrNotRunning
 	}
 	if err := c.cgroupManager().Set(r); err != nil {
 		return err

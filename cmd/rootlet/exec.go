@@ -81,7 +81,7 @@ var execCommand = cli.Command{
 			Stderr:    os.Stderr,
 		})
 		if err != nil {
-			return err
+			return &codedError{fmt.Errorf("exec failed: unable to start container process: %w", err), 255}
 		}
 		if err := writePidFile(c.String("pid-file"), pid); err != nil {
 			return err

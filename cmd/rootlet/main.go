@@ -121,9 +121,22 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
+// codedError is an error printed like any other but exiting with code,
+// e.g. exec's 255 when the process could not be started (as runc).
+type codedError struct {
+	err  error
+	code int
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+
 func fatal(err error) {
 	if e, ok := err.(*exitError); ok {
 		os.Exit(e.code)
+	}
+	code := 1
+	if e, ok := err.(*codedError); ok {
+		code = e.code
 	}
 	// One line: the log keeps the structured record, stderr the message.
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
@@ -131,7 +144,7 @@ func fatal(err error) {
 	if !logToStderr {
 		fmt.Fprintln(os.Stderr, msg)
 	}
-	os.Exit(1)
+	os.Exit(code)
 }
 
 func runtimeFor(c *cli.Context) *libcontainer.Runtime {
