@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +22,7 @@ type foreground struct {
 	ttySock  *os.File      // our end of the private console socket
 	peerSock *os.File      // the end passed to the container
 	master   *os.File
+	output   <-chan struct{} // closed when the pty has no more output
 	restore  func()
 }
 
@@ -61,7 +63,13 @@ func (f *foreground) attachTerminal() error {
 		return fmt.Errorf("receive pty master: %w", err)
 	}
 	f.master = master
-	f.restore = proxyTerminal(master, os.Stdin, os.Stdout)
+	if console.IsTerminal(os.Stdin) {
+		if restore, err := console.MakeRaw(os.Stdin); err == nil {
+			f.restore = func() { restore() }
+		}
+		console.CopySize(os.Stdin, master)
+	}
+	f.output = console.Proxy(master, os.Stdin, os.Stdout)
 	return nil
 }
 
@@ -95,9 +103,13 @@ func (f *foreground) wait(pid int) int {
 	for {
 		select {
 		case code := <-done:
-			if f.master != nil {
-				// Let the last output drain before we restore the terminal.
-				drain(f.master)
+			if f.output != nil {
+				// Let the last output drain before we restore the terminal;
+				// a background process may hold the pty open, so not forever.
+				select {
+				case <-f.output:
+				case <-time.After(200 * time.Millisecond):
+				}
 			}
 			return code
 		case s := <-f.signals:
@@ -107,7 +119,7 @@ func (f *foreground) wait(pid int) int {
 				// Ours: child bookkeeping, Go runtime preemption, closed pipes.
 			case unix.SIGWINCH:
 				if f.master != nil {
-					resizeFrom(os.Stdin, f.master)
+					console.CopySize(os.Stdin, f.master)
 				}
 			default:
 				unix.Kill(pid, sig)
